@@ -1,0 +1,5 @@
+import sys
+
+from instructkit.cli import main
+
+sys.exit(main())
