@@ -168,7 +168,11 @@ def _input_batches(spec: Any, batch_size: int) -> Callable[[], Iterator[pa.Table
 
 
 def _input_name(spec: Any) -> str:
-    return getattr(spec, "name", None) or Path(str(getattr(spec, "path", "input"))).stem
+    if isinstance(spec, InMemoryInput):
+        return spec.name
+    from instructkit.io.convert import source_name
+
+    return source_name(spec)
 
 
 class Reader:
