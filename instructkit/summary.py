@@ -9,7 +9,10 @@ from rich.table import Table
 
 
 def print_summary(manifest: dict[str, Any], out_dir: Path, console: Console | None = None) -> None:
-    console = console or Console(stderr=False)
+    if console is None:
+        console = Console(stderr=False)
+        if not console.is_terminal:  # logs and pipes: wide enough that reasons are not wrapped
+            console = Console(stderr=False, width=140)
     table = Table(title=f"instructkit run: {manifest.get('pipeline')}", show_lines=False)
     for col, justify in (("stage", "left"), ("kind", "left"), ("in", "right"), ("out", "right"),
                          ("rejected (top reasons)", "left"), ("s", "right")):
