@@ -40,6 +40,8 @@ class EngineConfig:
     workers: int | str = 1
     name: str = "local"
     address: str | None = None
+    #: Ray only: per-operator resources, e.g. {tokenize: {num_cpus: 1, memory: 2e9}}
+    resources: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass

@@ -136,6 +136,8 @@ class Pipeline:
         cfg = self.config(inputs, out_dir)
         name = engine or cfg.engine.name
         if name == "ray":
+            if resume:
+                raise ConfigError("--resume works with the local engine only; Ray re-runs failed tasks by itself")
             from instructkit.engine.ray import run as run_ray
 
             manifest = run_ray(cfg, address=address or cfg.engine.address, show_progress=progress)

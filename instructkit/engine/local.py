@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -24,20 +23,17 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from instructkit.config import PipelineConfig
 from instructkit.engine import manifest as mf
-from instructkit.engine.sampling import cap_threshold, eval_mask, id_hash_unit
+from instructkit.engine.finish import build_manifest, finish_run
+from instructkit.engine.reading import (READ_STAGE, good_row_units, input_batches, input_name, mix_salt,
+                                        new_input_info, route_batch, sampling_limit)
+from instructkit.engine.sampling import eval_mask
 from instructkit.engine.stage import Rejected, Stage, StageStats, apply_chain, apply_stage
-from instructkit.errors import GateFailed, InstructkitError
-from instructkit.io.writers import RejectWriter, ShardedParquetWriter, count_parquet_rows, drop_provenance
-from instructkit.ops.base import OutputContext
+from instructkit.io.writers import RejectWriter, ShardedParquetWriter, drop_provenance
 from instructkit.progress import progress
-
-READ_STAGE = "00_read"
-MIX_STAGE = "00_mix"
 OWNED = ("data", "rejects", "_work", "quarantine", "packed", "manifest.json")
 
 
@@ -159,22 +155,6 @@ class InMemoryInput:
                 yield piece
 
 
-def _input_batches(spec: Any, batch_size: int) -> Callable[[], Iterator[pa.Table]]:
-    if isinstance(spec, InMemoryInput):
-        return lambda: spec.batches(batch_size)
-    from instructkit.io import read_input
-
-    return lambda: read_input(spec, batch_size=batch_size)
-
-
-def _input_name(spec: Any) -> str:
-    if isinstance(spec, InMemoryInput):
-        return spec.name
-    from instructkit.io.convert import source_name
-
-    return source_name(spec)
-
-
 class Reader:
     """Yields good rows from every input; routes malformed and sampled-out rows to rejects."""
 
@@ -185,50 +165,17 @@ class Reader:
         self.per_input: list[dict[str, Any]] = []
 
     def __iter__(self) -> Iterator[pa.Table]:
-        bs = self.cfg.engine.batch_size
-        for i, spec in enumerate(self.cfg.inputs):
-            name = _input_name(spec)
-            source = _input_batches(spec, bs)
-            salt = f"{self.cfg.mix_seed}:{name}"
-            weight = getattr(spec, "weight", None)
-            cap = getattr(spec, "cap", None)
-            limit = 1.0 if weight is None else float(weight)
-            if cap is not None:
-                units = [id_hash_unit(b.column("id"), 0, salt)[pc.is_null(b.column("_error")).to_numpy(zero_copy_only=False)]
-                         for b in source()]
-                all_units = np.concatenate(units) if units else np.zeros(0)
-                if weight is not None:
-                    all_units = all_units[all_units < limit]
-                limit = min(limit, cap_threshold(all_units, cap)) if cap < len(all_units) else limit
-            info = {"name": name, "path": str(getattr(spec, "path", "<memory>")), "rows_read": 0, "bad_rows": 0,
-                    "sampled_out": 0}
+        for spec in self.cfg.inputs:
+            name = input_name(spec)
+            source = input_batches(spec, self.cfg.engine.batch_size)
+            salt = mix_salt(self.cfg.mix_seed, name)
+            limit = sampling_limit(getattr(spec, "weight", None), getattr(spec, "cap", None),
+                                   lambda: good_row_units(source, salt))
+            info = new_input_info(spec, name)
             self.per_input.append(info)
             for batch in source():
                 self.read += batch.num_rows
-                info["rows_read"] += batch.num_rows
-                err = batch.column("_error")
-                bad = pc.is_valid(err).to_numpy(zero_copy_only=False)
-                if bad.any():
-                    bad_rows = batch.filter(pa.array(bad))
-                    e = bad_rows.column("_error").combine_chunks()
-                    parts = pc.split_pattern(e, ":", max_splits=1)
-                    reason = pc.utf8_trim_whitespace(pc.list_element(parts, 0))
-                    has_detail = pc.greater(pc.list_value_length(parts), 1).to_numpy(zero_copy_only=False)
-                    detail_vals = pc.list_slice(parts, 1, 2)
-                    detail = pa.array(
-                        [d[0].strip() if h else None for d, h in zip(detail_vals.to_pylist(), has_detail)], pa.string()
-                    )
-                    self.rejects.add(bad_rows, READ_STAGE, reason, detail)
-                    info["bad_rows"] += int(bad.sum())
-                    batch = batch.filter(pa.array(~bad))
-                if weight is not None or cap is not None:
-                    keep = id_hash_unit(batch.column("id"), 0, salt) < limit
-                    if not keep.all():
-                        out = batch.filter(pa.array(~keep))
-                        self.rejects.add(out, MIX_STAGE, pa.array(["sampled_out"] * out.num_rows, pa.string()),
-                                         pa.array([json.dumps({"input": name})] * out.num_rows, pa.string()))
-                        info["sampled_out"] += out.num_rows
-                        batch = batch.filter(pa.array(keep))
+                batch = route_batch(batch, self.rejects, info, salt, limit)
                 if batch.num_rows:
                     yield batch
 
@@ -374,90 +321,14 @@ def run(cfg: PipelineConfig, resume: bool = False, show_progress: bool = True) -
                 "malformed": sum(i["bad_rows"] for i in per_input)} if any(i["bad_rows"] for i in per_input) else {})
         if spill is not None:
             spill.close()
+            (work / f"seg{seg.index}").mkdir(parents=True, exist_ok=True)
             (work / f"seg{seg.index}" / "_DONE.json").write_text(json.dumps({
                 "config_hash": chash, "read": read_count, "inputs": per_input,
                 "stats": {k: v.as_dict() for k, v in stats.items()},
             }))
 
     data_files = final.close()
-    reject_files = sorted((out / "rejects").glob("*.parquet"))
-    written = count_parquet_rows(data_files)
-    rejected = count_parquet_rows(reject_files)
-    by_reason = _rejects_by_stage(reject_files)
-
-    manifest: dict[str, Any] = {
-        "pipeline": cfg.name,
-        "recipe": cfg.source_file,
-        "config_hash": chash,
-        "config": cfg.raw,
-        "engine": {"name": "local", "workers": workers, "batch_size": cfg.engine.batch_size, "resumed_from_segment": start_seg},
-        "versions": mf.versions(),
-        "inputs": per_input,
-        "stages": [_stage_entry(st, stats) for st in cfg.stages if st.kind != "output"],
-        "rejects_by_stage": by_reason,
-        "counts": {"read": read_count, "written": written, "rejected": rejected, "by_split": final.counts},
-        "files": {"data": [str(p.relative_to(out)) for p in data_files],
-                  "rejects": [str(p.relative_to(out)) for p in reject_files]},
-    }
-    manifest["accounting"] = mf.check_accounting(read_count, written, rejected)
-
-    gate_error: GateFailed | None = None
-    manifest["outputs"] = {}
-    for st in outputs:
-        t0 = time.perf_counter()
-        ctx = OutputContext(out_dir=out, data_files=data_files, manifest=manifest)
-        try:
-            st.op.setup()
-            result = st.op.finalize(ctx)
-        except GateFailed as exc:
-            gate_error = exc
-            result = getattr(exc, "result", None) or {"gate": {"passed": False, "message": str(exc)}}
-        result = dict(result or {})
-        if "gate" in result:
-            manifest["gate"] = result.pop("gate")
-        manifest["outputs"][st.label] = {**result, "seconds": round(time.perf_counter() - t0, 3)}
-
-    manifest["seconds"] = round(time.time() - started, 3)
-    manifest["status"] = "ok"
-    if gate_error is not None:
-        quarantine = out / "quarantine"
-        quarantine.mkdir(exist_ok=True)
-        for name in ("data", "packed"):
-            if (out / name).exists():
-                shutil.move(str(out / name), str(quarantine / name))
-        manifest["status"] = "gate_failed"
-        manifest["files"]["data"] = [f"quarantine/{p}" for p in manifest["files"]["data"]]
-    mf.write_manifest(out / "manifest.json", manifest)
-    if not cfg.output.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
-    if cfg.output.jsonl and gate_error is None:
-        _write_jsonl(data_files)
-    if gate_error is not None:
-        raise gate_error
-    return manifest
-
-
-def _stage_entry(st: Stage, stats: dict[str, StageStats]) -> dict[str, Any]:
-    s = stats.get(st.label, StageStats())
-    return {"stage": st.label, "op": st.op.name, "kind": st.kind, "annotate_only": st.annotate_only,
-            "options": st.op.config(), **s.as_dict()}
-
-
-def _rejects_by_stage(files: list[Path]) -> dict[str, dict[str, int]]:
-    import polars as pl
-
-    if not files:
-        return {}
-    df = pl.concat([pl.read_parquet(f, columns=["stage", "reason"]) for f in files])
-    counts = df.group_by(["stage", "reason"]).len().sort(["stage", "len"], descending=[False, True])
-    out: dict[str, dict[str, int]] = {}
-    for stage, reason, n in counts.iter_rows():
-        out.setdefault(stage, {})[reason] = int(n)
-    return out
-
-
-def _write_jsonl(files: list[Path]) -> None:
-    import polars as pl
-
-    for f in files:
-        pl.read_parquet(f).write_ndjson(f.with_suffix(".jsonl"))
+    engine = {"name": "local", "workers": workers, "batch_size": cfg.engine.batch_size,
+              "resumed_from_segment": start_seg}
+    manifest = build_manifest(cfg, out, engine, stats, read_count, per_input, data_files, final.counts)
+    return finish_run(cfg, manifest, outputs, out, data_files, started)
