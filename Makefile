@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 IK := $(VENV)/bin/instructkit
-DEMO_OUT ?= out/quickstart
+# pipelines/train_quickstart.yaml reads the pipeline output from this path
+DEMO_OUT := out/quickstart
 
 .PHONY: setup test demo chromium bench clean
 
@@ -28,12 +29,19 @@ chromium:
 test: setup chromium
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -p no:cacheprovider tests
 
+# The four steps on the bundled example: collect + preprocess (pipeline), train, evaluate.
 demo: setup
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(IK) run pipelines/quickstart.yaml --out $(DEMO_OUT)
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(IK) train pipelines/train_quickstart.yaml --no-resume
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(IK) eval --model examples/models/stories260K --base \
+	  --adapter runs/quickstart/adapter --template chatml --tasks openbook_qa,winogrande,heldout \
+	  --heldout $(DEMO_OUT) --data-dir tests/fixtures/eval --limit 24 \
+	  --out out/eval --markdown out/eval/comparison.md
+	@echo "report: $(DEMO_OUT)/report.html   card: $(DEMO_OUT)/README.md   adapter: runs/quickstart/adapter   eval: out/eval/comparison.md"
 
 bench: setup
 	$(PIP) install -q -e '.[bench]'
 	@echo "see docs/benchmarks.md for the benchmark commands"
 
 clean:
-	rm -rf out .pytest_cache build *.egg-info
+	rm -rf out runs .pytest_cache build *.egg-info
