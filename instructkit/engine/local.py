@@ -33,6 +33,7 @@ from instructkit.engine.reading import (READ_STAGE, good_row_units, input_batche
 from instructkit.engine.sampling import eval_mask
 from instructkit.engine.stage import Rejected, Stage, StageStats, apply_chain, apply_stage
 from instructkit.io.writers import RejectWriter, ShardedParquetWriter, drop_provenance
+from instructkit.ipc import from_ipc, to_ipc
 from instructkit.progress import progress
 OWNED = ("data", "rejects", "_work", "quarantine", "packed", "manifest.json")
 
@@ -70,24 +71,11 @@ def _worker_init(chain: list[Stage]) -> None:
         st.op.setup()
 
 
-def _to_ipc(table: pa.Table) -> pa.Buffer:
-    """Arrow IPC bytes of a table. Pickling a sliced table ships the whole parent buffers
-    (a 8k-row slice of a 1M-row read block pickles all 1M rows); IPC writes only the slice."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
-
-
-def _from_ipc(buf: pa.Buffer) -> pa.Table:
-    return pa.ipc.open_stream(buf).read_all()
-
-
 def _worker_run(buf: pa.Buffer) -> tuple[pa.Buffer, list[tuple[str, pa.Buffer, pa.Array, pa.Array | None]],
                                          dict[str, StageStats]]:
     stats: dict[str, StageStats] = {}
-    out, rej = apply_chain(_WORKER_CHAIN, _from_ipc(buf), stats)
-    return _to_ipc(out), [(r.stage, _to_ipc(r.table), r.reason, r.detail) for r in rej], stats
+    out, rej = apply_chain(_WORKER_CHAIN, from_ipc(buf), stats)
+    return to_ipc(out), [(r.stage, to_ipc(r.table), r.reason, r.detail) for r in rej], stats
 
 
 def map_chain(
@@ -114,7 +102,7 @@ def map_chain(
         while True:
             while not exhausted and len(pending) < workers * 2:
                 try:
-                    pending.append(pool.submit(_worker_run, _to_ipc(next(it))))
+                    pending.append(pool.submit(_worker_run, to_ipc(next(it))))
                 except StopIteration:
                     exhausted = True
             if not pending:
@@ -122,7 +110,7 @@ def map_chain(
             out, rej, st = pending.pop(0).result()
             for label, s in st.items():
                 stats.setdefault(label, StageStats()).merge(s)
-            yield _from_ipc(out), [Rejected(stage, _from_ipc(t), reason, detail) for stage, t, reason, detail in rej]
+            yield from_ipc(out), [Rejected(stage, from_ipc(t), reason, detail) for stage, t, reason, detail in rej]
 
 
 # ---------------------------------------------------------------- reading

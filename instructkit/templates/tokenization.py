@@ -273,6 +273,14 @@ def _pool_run(table: pa.Table) -> tuple[pa.Table, pa.Array, pa.Array]:
     return res.table, res.reason, res.detail
 
 
+def _pool_run_ipc(buf: pa.Buffer) -> tuple[pa.Buffer, pa.Array, pa.Array]:
+    """Pool entry point: tables travel as Arrow IPC (a pickled slice would carry its whole parent)."""
+    from instructkit.ipc import from_ipc, to_ipc
+
+    out, reason, detail = _pool_run(from_ipc(buf))
+    return to_ipc(out), reason, detail
+
+
 def tokenize_parallel(
     table: pa.Table,
     tokenizer_path: Any,
@@ -307,7 +315,9 @@ def tokenize_parallel(
                  "options": options}
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_init,
                                  initargs=(state,)) as pool:
-            results = list(pool.map(_pool_run, chunks))
+            from instructkit.ipc import from_ipc, to_ipc
+
+            results = [(from_ipc(t), r, d) for t, r, d in pool.map(_pool_run_ipc, [to_ipc(c) for c in chunks])]
     if not results:
         return table, pa.array([], pa.string())
     return (pa.concat_tables([r[0] for r in results]),
