@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from instructkit.engine.stage import Stage
 from instructkit.errors import ConfigError
 from instructkit.ops.base import build
+from instructkit.yaml_file import read_yaml
 
 _SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "pipeline.schema.json"
 
@@ -124,13 +124,4 @@ def from_dict(raw: dict[str, Any], origin: str = "pipeline") -> PipelineConfig:
 
 def load(path: str | Path) -> PipelineConfig:
     """Read and validate a pipeline YAML file."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: pipeline file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
-    return from_dict(raw, origin=str(path))
+    return from_dict(read_yaml(path, "pipeline file"), origin=str(path))

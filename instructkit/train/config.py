@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from instructkit.errors import ConfigError
 
@@ -121,15 +120,9 @@ _EXAMPLES = {"model": "examples/models/stories260K", "data": "out/quickstart", "
 
 def load_train_config(path: str | Path) -> TrainConfig:
     """Read and validate a training YAML file."""
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: training config not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    from instructkit.yaml_file import read_yaml
+
+    raw = read_yaml(path, "training config")
     return TrainConfig.from_dict(raw, origin=str(path))
 
 

@@ -19,7 +19,7 @@ from instructkit.ops.dedup.clusters import choose_keepers, cluster_sizes, local_
 from instructkit.ops.dedup.hashing import text_fingerprints
 from instructkit.ops.dedup.index import load_exact_index, save_exact_index
 from instructkit.ops.dedup.normalize_key import dedup_text
-from instructkit.ops.dedup.rows import RowDecisions, json_details
+from instructkit.ops.dedup.rows import RowDecisions, decide
 
 
 def exact_clusters(fingerprints: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -139,18 +139,4 @@ class ExactDedup(Operator):
     def process(self, batch: pa.Table) -> Decision:
         if self._state is None:
             raise ConfigError(f"{self.name}: process() called before fit(); it must run as a barrier step")
-        st = self._state
-        pos = st.take(batch)
-        out = batch
-        for col, values in st.columns.items():
-            arr = pa.array(values[pos], pa.int64())
-            if col in out.column_names:
-                out = out.set_column(out.schema.get_field_index(col), col, arr)
-            else:
-                out = out.append_column(col, arr)
-        keep = st.keep[pos]
-        detail = np.full(len(pos), None, dtype=object)
-        drop = np.flatnonzero(~keep)
-        if len(drop):
-            detail[drop] = json_details(st.detail, pos[drop]).to_numpy(zero_copy_only=False)
-        return Decision.from_mask(out, keep, "exact_duplicate", detail)
+        return decide(self._state, batch, "exact_duplicate", {})

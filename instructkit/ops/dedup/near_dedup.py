@@ -31,7 +31,7 @@ from instructkit.ops.dedup.index import load_minhash_index, save_minhash_index
 from instructkit.ops.dedup.lsh import band_hashes, bucket_edges, dedup_edges, optimal_bands
 from instructkit.ops.dedup.minhash import shingle_hashes, signatures_from_hashes
 from instructkit.ops.dedup.normalize_key import dedup_text
-from instructkit.ops.dedup.rows import RowDecisions, json_details
+from instructkit.ops.dedup.rows import RowDecisions, decide
 from instructkit.ops.dedup.verify import exact_jaccard, signature_similarity, unique_sets
 
 VERIFY = ("none", "signature", "exact")
@@ -305,19 +305,5 @@ class MinHashDedup(Operator):
     def process(self, batch: pa.Table) -> Decision:
         if self._state is None:
             raise ConfigError(f"{self.name}: process() called before fit(); it must run as a barrier step")
-        st = self._state
-        pos = st.take(batch)
-        out = batch
         types = {"dup_cluster": pa.int64(), "dup_cluster_size": pa.int64(), "dup_similarity": pa.float32()}
-        for col, values in st.columns.items():
-            arr = pa.array(values[pos], types[col])
-            if col in out.column_names:
-                out = out.set_column(out.schema.get_field_index(col), col, arr)
-            else:
-                out = out.append_column(col, arr)
-        keep = st.keep[pos]
-        detail = np.full(len(pos), None, dtype=object)
-        drop = np.flatnonzero(~keep)
-        if len(drop):
-            detail[drop] = json_details(st.detail, pos[drop]).to_numpy(zero_copy_only=False)
-        return Decision.from_mask(out, keep, "near_duplicate", detail)
+        return decide(self._state, batch, "near_duplicate", types)

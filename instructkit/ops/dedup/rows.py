@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -17,6 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from instructkit.errors import InvariantError
+
+if TYPE_CHECKING:
+    from instructkit.ops.base import Decision
 
 
 @dataclass
@@ -56,6 +59,27 @@ class RowDecisions:
             return np.array([self._by_id[v] for v in ids.to_pylist()], dtype=np.int64)
         except KeyError as exc:
             raise InvariantError(f"{self.stage}: row id {exc.args[0]!r} was not seen by fit()") from None
+
+
+def decide(state: RowDecisions, batch: pa.Table, reason: str, types: dict[str, pa.DataType]) -> "Decision":
+    """Replay fit-time decisions on one batch: annotation columns for every row, and the reason
+    plus JSON detail (cluster, kept id, ...) for the rows that are dropped."""
+    from instructkit.ops.base import Decision
+
+    pos = state.take(batch)
+    out = batch
+    for col, values in state.columns.items():
+        arr = pa.array(values[pos], types.get(col, pa.int64()))
+        if col in out.column_names:
+            out = out.set_column(out.schema.get_field_index(col), col, arr)
+        else:
+            out = out.append_column(col, arr)
+    keep = state.keep[pos]
+    detail = np.full(len(pos), None, dtype=object)
+    drop = np.flatnonzero(~keep)
+    if len(drop):
+        detail[drop] = json_details(state.detail, pos[drop]).to_numpy(zero_copy_only=False)
+    return Decision.from_mask(out, keep, reason, detail)
 
 
 def json_details(fields: dict[str, np.ndarray | list], rows: np.ndarray) -> pa.Array:
