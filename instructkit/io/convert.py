@@ -163,22 +163,10 @@ def _ids(raw: pa.Table, plan: Plan, messages: pa.Array, errors: Errors, lines: p
 
 
 def content_ids(messages: pa.Array) -> pa.Array:
-    """Same ids as `instructkit.messages.content_ids` (xxh3-128 hex of role\\x1fcontent turns
-    joined by \\x1e), with the per-row text built by Arrow kernels instead of a group-by."""
-    import xxhash
+    """The one content-hash id definition, `instructkit.messages.content_ids`."""
+    from instructkit.messages import content_ids as ids
 
-    flat = pc.list_flatten(messages)
-    turn = pc.binary_join_element_wise(flat.field("role").fill_null(""), flat.field("content").fill_null(""), "\x1f")
-    lists = pa.ListArray.from_arrays(_offsets(messages), turn)
-    text = pc.binary_join(lists, "\x1e").cast(pa.large_binary())
-    return pa.array(list(map(xxhash.xxh3_128_hexdigest, text.to_pylist())), pa.string())
-
-
-def _offsets(messages: pa.Array) -> pa.Array:
-    lengths = pc.list_value_length(messages).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    off = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=off[1:])
-    return pa.array(off, pa.int32())
+    return ids(messages)
 
 
 def _meta(raw: pa.Table, plan: Plan, ctx: Context) -> pa.Array:

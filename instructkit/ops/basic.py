@@ -45,9 +45,60 @@ class Normalize(Operator):
             raise ValueError(f"unicode must be NFC, NFKC, NFD, NFKD or none, got {self.unicode!r}")
 
     def process(self, batch: pa.Table) -> pa.Table:
-        col = batch.column("messages")
-        rows, role, content = msg.flatten(col)
-        content = content.fill_null("")
+        col = msg._chunk(batch.column("messages"))
+        flat = pc.list_flatten(col)
+        role, content = flat.field("role"), flat.field("content").fill_null("")
+        content = self._clean(content)
+        if self.strip:
+            content = pc.utf8_trim_whitespace(content)
+        if self.lowercase_roles:
+            role = pc.utf8_trim_whitespace(pc.utf8_lower(role.fill_null("")))
+        if col.null_count or not len(col):  # null conversations come back as empty lists, as msg.rebuild makes them
+            rows = pc.list_parent_indices(col).to_numpy(zero_copy_only=False)
+            new = msg.rebuild(col, rows, role, content, batch.num_rows)
+        else:  # same turns per row: reuse the list offsets instead of re-deriving them per turn
+            offsets = col.offsets
+            if col.offset or (len(offsets) and offsets[0].as_py()):
+                offsets = pc.subtract(offsets, offsets[0])
+            struct = pa.StructArray.from_arrays([role.cast(pa.string()), content.cast(pa.string())],
+                                                names=["role", "content"])
+            new = pa.ListArray.from_arrays(offsets.cast(pa.int32()), struct)
+        return batch.set_column(batch.schema.get_field_index("messages"), "messages", new)
+
+    def _suspect_pattern(self) -> str:
+        """One regex that matches every text some cleanup rule (other than trim) could change.
+
+        It may match more than needed (any tab, CR or control byte), never less: rows it does not
+        match are left as they are, which is what makes skipping them exact.
+        """
+        parts = [r"[\x00-\x09\x0b-\x1f\x7f]"]  # control chars, tab, CR
+        if self.collapse_spaces:
+            parts += ["  ", " \n"]
+        if self.max_blank_lines >= 0:
+            parts.append("\n" * (self.max_blank_lines + 2))
+        return "|".join(parts)
+
+    def _clean(self, content: pa.Array) -> pa.Array:
+        """Run the rules only on the turns that need them, then put those back in place.
+
+        Most turns of real data are ASCII without control bytes, space runs or blank-line runs;
+        one cheap regex match finds the others. Non-ASCII turns always take the full path
+        (Unicode normalization may create spaces, e.g. NFKC maps U+3000 to a space).
+        """
+        need = pc.match_substring_regex(content, self._suspect_pattern())
+        if self.unicode != "none":
+            need = pc.or_(need, pc.invert(pc.string_is_ascii(content)))
+        mask = need.to_numpy(zero_copy_only=False)
+        k = int(mask.sum())
+        if k == 0:
+            return content
+        if k * 2 > len(mask):  # most turns need work: no point in gathering and scattering
+            return self._rules(content)
+        idx = np.flatnonzero(mask)
+        fixed = self._rules(content.take(pa.array(idx)))
+        return pc.replace_with_mask(content, pa.array(mask), fixed)
+
+    def _rules(self, content: pa.Array) -> pa.Array:
         if self.unicode != "none":
             content = pc.utf8_normalize(content, form=self.unicode)
         if self.remove_control:
@@ -61,12 +112,7 @@ class Normalize(Operator):
         if self.max_blank_lines >= 0:
             limit = "\n" * (self.max_blank_lines + 1)
             content = pc.replace_substring_regex(content, "\n{%d,}" % (self.max_blank_lines + 2), limit)
-        if self.strip:
-            content = pc.utf8_trim_whitespace(content)
-        if self.lowercase_roles:
-            role = pc.utf8_trim_whitespace(pc.utf8_lower(role.fill_null("")))
-        new = msg.rebuild(col, rows, role, content, batch.num_rows)
-        return batch.set_column(batch.schema.get_field_index("messages"), "messages", new)
+        return content
 
 
 @register
