@@ -2,9 +2,6 @@
 `apply_chat_template` text, and its `{% generation %}` assistant masks."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -17,17 +14,8 @@ from instructkit.schema import record_schema
 from instructkit.templates import load_template
 
 
-def _fixtures():
-    name = "instructkit_test_template_fixtures"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "fixtures" / "templates" / "tokenizers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-FIXTURES = _fixtures()
+# Tokenizers and conversations shared by the template and tokenize tests.
+from tests.fixtures.templates import tokenizers as FIXTURES  # noqa: E402
 CONVERSATIONS = FIXTURES.CONVERSATIONS
 
 

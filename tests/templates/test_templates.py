@@ -8,21 +8,8 @@ from instructkit.errors import ConfigError
 from instructkit.templates import BUILTIN, TemplateRenderError, load_template, load_tokenizer
 
 
-def _fixtures():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "instructkit_test_template_fixtures"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "fixtures" / "templates" / "tokenizers.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-FIXTURES = _fixtures()
+# Tokenizers and conversations shared by the template and tokenize tests.
+from tests.fixtures.templates import tokenizers as FIXTURES  # noqa: E402
 CONVERSATIONS = FIXTURES.CONVERSATIONS
 
 
